@@ -3,7 +3,7 @@
 # Safe to run again: packages already present are skipped.
 set -euo pipefail
 
-packages=(podman runc netavark aardvark-dns debootstrap openssl curl golang-go)
+packages=(podman runc netavark aardvark-dns iptables debootstrap openssl curl golang-go)
 
 missing=()
 for package in "${packages[@]}"; do
