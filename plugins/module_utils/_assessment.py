@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import datetime
 
-from cryptography import x509
+try:
+    from cryptography import x509
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._certinfo import certificate_report
 from ansible_collections.certfleet.mtls.plugins.module_utils._chain import build_chain, check_path

@@ -14,7 +14,11 @@ from __future__ import annotations
 import datetime
 import secrets
 
-from cryptography import x509
+try:
+    from cryptography import x509
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._keys import signature_hash
 from ansible_collections.certfleet.mtls.plugins.module_utils._names import build_subject

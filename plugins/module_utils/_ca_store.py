@@ -19,8 +19,12 @@ import datetime
 import os
 from typing import NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._builders import build_ca_certificate
 from ansible_collections.certfleet.mtls.plugins.module_utils._certinfo import load_one_certificate, serial_hex
@@ -36,6 +40,9 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._keys import (
 from ansible_collections.certfleet.mtls.plugins.module_utils._time import certificate_not_after, format_time
 
 ROOT = "root"
+# CA certificates start this long before their creation, so hosts whose clocks run a
+# little behind the CA host's accept a CA made moments ago.
+CA_BACKDATE = datetime.timedelta(hours=1)
 INTERMEDIATE = "intermediate"
 
 
@@ -106,7 +113,7 @@ def ensure_ca(directory: str, settings: CaSettings, passphrase: str | None, now:
     root, root_warnings, created = _ensure_level(
         directory, ROOT, passphrase, check_mode,
         lambda key: build_ca_certificate(
-            key, settings.common_name, settings.organization, now, now + settings.root_validity,
+            key, settings.common_name, settings.organization, now - CA_BACKDATE, now + settings.root_validity,
             path_length=1 if settings.intermediate else 0,
         ),
         settings.key_type,
@@ -119,7 +126,7 @@ def ensure_ca(directory: str, settings: CaSettings, passphrase: str | None, now:
         intermediate, level_warnings, created = _ensure_level(
             directory, INTERMEDIATE, passphrase, check_mode,
             lambda key: build_ca_certificate(
-                key, settings.intermediate_common_name, settings.organization, now,
+                key, settings.intermediate_common_name, settings.organization, now - CA_BACKDATE,
                 min(now + settings.intermediate_validity, certificate_not_after(root.certificate)),
                 path_length=0, issuer=root.certificate, issuer_key=root.key,
             ),

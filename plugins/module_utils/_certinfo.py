@@ -13,7 +13,11 @@ import datetime
 import re
 import warnings
 
-from cryptography import x509
+try:
+    from cryptography import x509
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils import _der
 from ansible_collections.certfleet.mtls.plugins.module_utils._errors import CertfleetError
@@ -171,7 +175,11 @@ def certificate_report(certificate: x509.Certificate, now: datetime.datetime) ->
     problems = []
     if extension_error:
         problems.append(f"extensions cannot be parsed ({extension_error}); bad OIDs: {', '.join(bad_extensions) or 'unknown'}")
-    serial = certificate.serial_number
+    with warnings.catch_warnings():
+        # cryptography warns on every read of a negative serial (38) or a non-positive one
+        # (50), so under "-W error" the read would raise. The check below reports it instead.
+        warnings.simplefilter("ignore")
+        serial = certificate.serial_number
     if serial <= 0:
         problems.append(f"serial number {serial} is not positive, which RFC 5280 forbids")
 
@@ -185,7 +193,7 @@ def certificate_report(certificate: x509.Certificate, now: datetime.datetime) ->
         "seconds_left": seconds_left,
         "lifetime_seconds": int(lifetime),
         "fraction_left": round(max(0.0, min(1.0, seconds_left / lifetime)), 4) if lifetime > 0 else 0.0,
-        "expired": now >= not_after,
+        "expired": now > not_after,
         "not_yet_valid": now < not_before,
         "subject_alt_names": certificate_sans(extensions),
         "extended_key_usage": certificate_ekus(extensions),

@@ -8,9 +8,13 @@ import base64
 import hashlib
 import re
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+try:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils import _der
 from ansible_collections.certfleet.mtls.plugins.module_utils._errors import CertfleetError
@@ -47,7 +51,7 @@ def generate_private_key(key_type: str):
         return ec.generate_private_key(ec.SECP256R1())
     if key_type == "ecdsa-p384":
         return ec.generate_private_key(ec.SECP384R1())
-    if key_type.startswith("rsa-"):
+    if key_type in ("rsa-2048", "rsa-3072", "rsa-4096"):
         return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
     if key_type == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
@@ -193,14 +197,20 @@ def _explain_load_failure(block, source: str, error: Exception) -> str:
     label, headers, body, _text = block
     if label == "ENCRYPTED PRIVATE KEY":
         scheme = _pkcs8_encryption_scheme(body)
-        if scheme is not None and scheme != _PBES2_OID:
+        # A scheme that decrypts but fails its padding check reports "Incorrect password"
+        # (cryptography 38 and 50), so that error means the scheme is supported.
+        wrong_passphrase = "incorrect password" in str(error).lower()
+        if scheme is not None and scheme != _PBES2_OID and not wrong_passphrase:
             name = _ENCRYPTION_SCHEME_NAMES.get(scheme, f"OID {scheme}")
             return (
                 f"{source} is encrypted with {name}, which this cryptography release does not "
                 "support; re-encrypt it with PBES2 and AES (for example "
                 "'openssl pkcs8 -topk8 -v2 aes-256-cbc') and run again"
             )
-        return f"{source} could not be decrypted: the passphrase is wrong"
+        return (
+            f"{source} could not be decrypted: the passphrase is wrong; set passphrase to the "
+            "one the key was encrypted with"
+        )
     if "ENCRYPTED" in headers.get("Proc-Type", ""):
         cipher = headers.get("DEK-Info", "unknown").split(",")[0]
         return (

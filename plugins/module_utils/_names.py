@@ -7,8 +7,12 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+try:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._errors import CertfleetError
 
@@ -136,10 +140,12 @@ def name_allowed(name: x509.GeneralName, dns_names, dns_suffixes, ip_networks, u
         if dns_names is None and dns_suffixes is None:
             return True
         value = name.value.lower()
-        if value.startswith("*."):
-            value = value[2:]
+        # An exact name allows only itself: "web1" does not allow "*.web1", which would
+        # cover every name under it. A suffix allows the wildcards under it.
         if value in (dns_names or []):
             return True
+        if value.startswith("*."):
+            value = value[2:]
         return any(value == suffix or value.endswith("." + suffix) for suffix in _clean_suffixes(dns_suffixes))
     if isinstance(name, x509.IPAddress):
         if ip_networks is None:

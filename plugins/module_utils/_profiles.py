@@ -4,26 +4,34 @@
 
 from __future__ import annotations
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._errors import CertfleetError
 
+# Extended key usage OIDs (RFC 5280, section 4.2.1.12) as dotted strings, so that this
+# module imports without cryptography.
+SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+
 PROFILE_USAGES = {
-    "server": (ExtendedKeyUsageOID.SERVER_AUTH,),
-    "client": (ExtendedKeyUsageOID.CLIENT_AUTH,),
-    "server_client": (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+    "server": (SERVER_AUTH,),
+    "client": (CLIENT_AUTH,),
+    "server_client": (SERVER_AUTH, CLIENT_AUTH),
 }
 PROFILES = tuple(PROFILE_USAGES)
 
 _EKU_NAMES = {
-    ExtendedKeyUsageOID.SERVER_AUTH.dotted_string: "serverAuth",
-    ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string: "clientAuth",
-    ExtendedKeyUsageOID.CODE_SIGNING.dotted_string: "codeSigning",
-    ExtendedKeyUsageOID.EMAIL_PROTECTION.dotted_string: "emailProtection",
-    ExtendedKeyUsageOID.TIME_STAMPING.dotted_string: "timeStamping",
-    ExtendedKeyUsageOID.OCSP_SIGNING.dotted_string: "OCSPSigning",
+    SERVER_AUTH: "serverAuth",
+    CLIENT_AUTH: "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
 }
 _KEY_USAGE_FIELDS = (
     "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
@@ -40,7 +48,7 @@ def check_profile(profile: str, option: str = "profile") -> str:
 
 def extended_key_usage(profile: str) -> x509.ExtendedKeyUsage:
     """Build the EKU extension of a profile."""
-    return x509.ExtendedKeyUsage(list(PROFILE_USAGES[check_profile(profile)]))
+    return x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid) for oid in PROFILE_USAGES[check_profile(profile)]])
 
 
 def profile_of(usage_names: list[str]) -> str | None:
@@ -57,7 +65,7 @@ def profile_of(usage_names: list[str]) -> str | None:
 
 def profile_satisfied(usage_names: list[str], profile: str) -> bool:
     """Tell whether EKU names include every usage that ``profile`` needs."""
-    required = {eku_name(oid) for oid in PROFILE_USAGES[profile]}
+    required = {_EKU_NAMES[oid] for oid in PROFILE_USAGES[profile]}
     return required <= set(usage_names)
 
 

@@ -8,8 +8,12 @@ import datetime
 import ipaddress
 from typing import NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+except ImportError:
+    # Without cryptography, the modules fail in _module.require_cryptography before they call this code.
+    pass
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._builders import build_leaf_certificate
 from ansible_collections.certfleet.mtls.plugins.module_utils._ca_store import Signer

@@ -98,7 +98,11 @@ def parse_time(value: str, option: str, now: datetime.datetime | None = None) ->
     """
     text = str(value).strip()
     if text[:1] in ("+", "-"):
-        offset = parse_duration(text[1:], option)
+        try:
+            offset = parse_duration(text[1:], option)
+        except CertfleetError:
+            # Name the whole value, sign included, not only the duration after the sign.
+            raise CertfleetError(_time_message(option, value)) from None
         base = as_utc(now) if now is not None else utc_now()
         return base + offset if text[0] == "+" else base - offset
 
@@ -117,7 +121,11 @@ def parse_time(value: str, option: str, now: datetime.datetime | None = None) ->
         if parsed is not None and parsed.tzinfo is not None:
             return parsed.astimezone(UTC)
 
-    raise CertfleetError(
+    raise CertfleetError(_time_message(option, value))
+
+
+def _time_message(option: str, value: object) -> str:
+    return (
         f"{option}={value!r} is not a valid time; use YYYYMMDDHHMMSSZ, YYYYMMDDHHMMZ, ISO 8601 "
         "with a zone such as 2030-01-02T03:04:05Z, or a relative time such as +30d"
     )
