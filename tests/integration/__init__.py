@@ -1,0 +1,1 @@
+"""Integration tests: the modules run through ansible-playbook on the local machine."""
