@@ -15,6 +15,8 @@ venv="$root/.venv"
 find_python() {
     local candidate
     for candidate in "PYENV_VERSION=3.13.0 python3.13" "PYENV_VERSION=3.12.1 python3.12" python3.13 python3.12 python3; do
+        # A candidate is an environment assignment and a command, so it is split on purpose.
+        # shellcheck disable=SC2086
         if env $candidate -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
             echo "$candidate"
             return 0
@@ -31,6 +33,7 @@ if [ ! -x "$venv/bin/python" ]; then
         exit 1
     fi
     echo "Creating .venv with $python"
+    # shellcheck disable=SC2086 # split on purpose, like the candidates in find_python
     env $python -m venv "$venv"
 fi
 

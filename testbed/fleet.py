@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Start and remove fleets of podman test hosts for the certfleet collection.
 
 A fleet is a podman network ``<id>-net`` plus containers ``<id>-h1`` to

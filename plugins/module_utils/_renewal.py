@@ -10,6 +10,7 @@ renewal time with it.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import NamedTuple
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._errors import CertfleetError
@@ -57,10 +58,26 @@ def parse_threshold(value: object, option: str = "renew_before") -> Threshold:
     return Threshold(parse_duration(text, option), None, text)
 
 
-def renewal_time(not_before: datetime.datetime, not_after: datetime.datetime, threshold: Threshold) -> RenewalTime:
+def jitter_fraction(name: str, spread: float) -> float:
+    """Return a fraction in ``[0, spread)`` that depends only on ``name``.
+
+    Hosts issued at the same moment get different renewal times this way, and each
+    host gets the same one on every run.
+    """
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return spread * int.from_bytes(digest[:8], "big") / 2**64
+
+
+def renewal_time(
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    threshold: Threshold,
+    jitter: float = 0.0,
+) -> RenewalTime:
     """Compute when a certificate with this validity becomes due.
 
-    A threshold that would put the renewal time in the first tenth of the lifetime,
+    ``jitter`` is a fraction of the lifetime by which the renewal comes earlier. A
+    threshold that would put the renewal time in the first tenth of the lifetime,
     including one at least as long as the lifetime, is clamped to one third of the
     lifetime and a warning says so: a freshly issued certificate is never due.
     """
@@ -72,6 +89,7 @@ def renewal_time(not_before: datetime.datetime, not_after: datetime.datetime, th
         renew_before = threshold.duration
     else:
         renew_before = lifetime * threshold.fraction
+    renew_before += lifetime * jitter
 
     warning = None
     if renew_before > lifetime * (1 - EARLIEST_FRACTION):

@@ -61,7 +61,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Loads and checks an existing CA, or reports that one would be created, without writing.
+    details: Loads and checks an existing CA, or reports that one would be created, without writing.
   diff_mode:
     support: none
   platform:
@@ -70,7 +70,9 @@ attributes:
 requirements:
   - cryptography >= 38.0
 author:
-  - certfleet.mtls contributors
+  - certfleet.mtls contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

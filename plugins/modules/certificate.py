@@ -82,17 +82,19 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Runs every check and reports which files would change, without writing.
+    details: Runs every check and reports which files would change, without writing.
   diff_mode:
     support: full
-    description: The diff shows the serial, subject, SANs and notAfter before and after, not the PEM text.
+    details: The diff shows the serial, subject, SANs and notAfter before and after, not the PEM text.
   platform:
     support: full
     platforms: posix
 requirements:
   - cryptography >= 38.0
 author:
-  - certfleet.mtls contributors
+  - certfleet.mtls contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

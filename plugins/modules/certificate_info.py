@@ -58,7 +58,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads only, so check mode reports the same.
+    details: Reads only, so check mode reports the same.
   diff_mode:
     support: none
   platform:
@@ -67,7 +67,9 @@ attributes:
 requirements:
   - cryptography >= 38.0
 author:
-  - certfleet.mtls contributors
+  - certfleet.mtls contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

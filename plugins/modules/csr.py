@@ -49,7 +49,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Builds and returns the CSR, and writes nothing.
+    details: Builds and returns the CSR, and writes nothing.
   diff_mode:
     support: none
   platform:
@@ -58,7 +58,9 @@ attributes:
 requirements:
   - cryptography >= 38.0
 author:
-  - certfleet.mtls contributors
+  - certfleet.mtls contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

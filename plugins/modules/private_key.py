@@ -55,18 +55,20 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports whether a key would be generated, without writing.
+    details: Reports whether a key would be generated, without writing.
   diff_mode:
     support: full
-    description: The diff shows the key type and public key fingerprint, never key material.
+    details: The diff shows the key type and public key fingerprint, never key material.
   platform:
     support: full
     platforms: posix
-    description: Runs on POSIX hosts with Python cryptography 38 or newer.
+    details: Runs on POSIX hosts with Python cryptography 38 or newer.
 requirements:
   - cryptography >= 38.0
 author:
-  - certfleet.mtls contributors
+  - certfleet.mtls contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -157,6 +159,8 @@ def ensure_private_key(module: AnsibleModule) -> dict:
         for warning in warnings:
             module.warn(warning)
     existing_type = describe_key(key.public_key()) if key is not None else None
+    # Described before a new key replaces it, so a rotation shows the old fingerprint too.
+    before = _describe_state(key)
 
     generate, warning = decide_generation(existing_type, params["key_type"], params["regenerate"])
     if warning:
@@ -175,8 +179,8 @@ def ensure_private_key(module: AnsibleModule) -> dict:
         ).decode("ascii"),
         "public_key_fingerprint": public_key_fingerprint(key.public_key()),
         "diff": {
-            "before": _describe_state(existing_type, existing, key, generate),
-            "after": {"key_type": describe_key(key.public_key()), "public_key_fingerprint": public_key_fingerprint(key.public_key())},
+            "before": before,
+            "after": _describe_state(key),
         },
     }
     if module.check_mode or not changed:
@@ -191,12 +195,11 @@ def ensure_private_key(module: AnsibleModule) -> dict:
     return result
 
 
-def _describe_state(existing_type, existing, key, generate) -> dict:
-    if existing is None:
+def _describe_state(key) -> dict:
+    """Describe a key for the diff by its type and public key fingerprint, or return {} when there is no key."""
+    if key is None:
         return {}
-    if generate:
-        return {"key_type": existing_type}
-    return {"key_type": existing_type, "public_key_fingerprint": public_key_fingerprint(key.public_key())}
+    return {"key_type": describe_key(key.public_key()), "public_key_fingerprint": public_key_fingerprint(key.public_key())}
 
 
 def main() -> None:

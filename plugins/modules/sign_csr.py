@@ -99,19 +99,22 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Checks every request against the policy and signs nothing.
+    details: Checks every request against the policy and signs nothing.
   diff_mode:
     support: none
   idempotent:
+    description: When run again with the same options, makes no change and reports none.
     support: none
-    description: Each call issues new certificates. Call it only for hosts that need one, as the certfleet.mtls.certificate role does.
+    details: Each call issues new certificates. Call it only for hosts that need one, as the certfleet.mtls.certificate role does.
   platform:
     support: full
     platforms: posix
 requirements:
   - cryptography >= 38.0
 author:
-  - certfleet.mtls contributors
+  - certfleet.mtls contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -249,6 +252,7 @@ def main() -> None:
             "allowed_key_types": {
                 "type": "list",
                 "elements": "str",
+                "no_log": False,
                 "default": ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"],
             },
             "allowed_profiles": {"type": "list", "elements": "str", "default": profiles},

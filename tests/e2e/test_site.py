@@ -105,9 +105,10 @@ def test_chain_passes_strict_verifiers(site):
 def test_key_files_are_private(site):
     running, _passphrase, _first = site
     for host in running.hosts:
-        modes = fleet.exec_in(host, ["stat", "-c", "%a %U", TLS_DIR, f"{TLS_DIR}/key.pem"]).stdout.split("\n")
+        modes = fleet.exec_in(host, ["stat", "-L", "-c", "%a %U", TLS_DIR, f"{TLS_DIR}/key.pem", f"{TLS_DIR}/current"]).stdout.split("\n")
         assert modes[0] == "700 root"
         assert modes[1] == "600 root"
+        assert modes[2] == "700 root"
     ca_dir = running.directory / "ca"
     assert oct(ca_dir.stat().st_mode & 0o777) == "0o700"
     for name in ("root.key", "intermediate.key"):
