@@ -132,6 +132,7 @@ def run_podman(
     try:
         result = subprocess.run(
             command,
+            check=False,
             input=input,
             capture_output=True,
             text=True,
@@ -229,7 +230,7 @@ def fleet_exists(fleet_id: str) -> bool:
 
 def new_fleet_id() -> str:
     """Return a random fleet id, "cf" and 6 hex digits, that no fleet uses yet."""
-    for _ in range(10):
+    for _attempt in range(10):
         fleet_id = "cf" + secrets.token_hex(3)
         if not fleet_exists(fleet_id):
             return fleet_id

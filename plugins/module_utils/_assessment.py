@@ -101,4 +101,3 @@ def assess(
     report["needs_renewal"] = bool(reasons)
     report["renewal_reasons"] = reasons
     return report, warnings
-

@@ -177,7 +177,7 @@ def _split_pem_headers(inner: bytes) -> tuple[dict[str, str], bytes]:
     for raw_line in inner.splitlines():
         line = raw_line.strip()
         if b":" in line and not body_lines:
-            name, _, value = line.partition(b":")
+            name, value = line.split(b":", 1)
             headers[name.decode("ascii", "replace").strip()] = value.decode("ascii", "replace").strip()
         elif line:
             body_lines.append(line)

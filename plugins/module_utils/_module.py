@@ -29,8 +29,8 @@ def require_cryptography(module) -> None:
             msg=missing_required_lib(f"cryptography >= {MINIMUM_CRYPTOGRAPHY}"),
             exception=CRYPTOGRAPHY_IMPORT_ERROR,
         )
-    major = int(CRYPTOGRAPHY_VERSION.split(".")[0])
-    if major < int(MINIMUM_CRYPTOGRAPHY.split(".")[0]):
+    major = int(CRYPTOGRAPHY_VERSION.split(".", maxsplit=1)[0])
+    if major < int(MINIMUM_CRYPTOGRAPHY.split(".", maxsplit=1)[0]):
         module.fail_json(
             msg=f"cryptography {CRYPTOGRAPHY_VERSION} is too old on this host; "
             f"install cryptography {MINIMUM_CRYPTOGRAPHY} or newer (python3-cryptography on Debian 12 qualifies)"

@@ -222,7 +222,7 @@ def test_certificate_info_check_and_apply(play, work: Path, pki: Pki) -> None:
         "profile": "server_client",
     }
     tasks = [{"name": "missing", "certfleet.mtls.certificate_info": {**base, "path": str(tls / "absent.pem")}}]
-    tasks += [{"name": name, "certfleet.mtls.certificate_info": {**base, **extra}} for name, extra, _, _ in CERTIFICATE_INFO_CASES]
+    tasks += [{"name": name, "certfleet.mtls.certificate_info": {**base, **extra}} for name, extra, _needs_renewal, _reason in CERTIFICATE_INFO_CASES]
     before = snapshot(work)
 
     # The module only reads, so check mode runs a few of the tasks to show that it reports the same.

@@ -26,6 +26,7 @@ def test_ansible_lint_passes_production_profile():
     # .ansible-lint sets the profile and offline mode.
     result = subprocess.run(
         [str(venv_bin / "ansible-lint"), "--nocolor", "-f", "pep8"],
+        check=False,
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,

@@ -60,7 +60,7 @@ def leaf_until(root, not_after: datetime.datetime) -> x509.Certificate:
 
 
 def test_random_serial_range():
-    serials = [random_serial() for _ in range(5000)]
+    serials = [random_serial() for _index in range(5000)]
 
     assert all(serial > 0 for serial in serials)
     assert all(serial >= 2**64 for serial in serials)

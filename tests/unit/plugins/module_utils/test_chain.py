@@ -182,7 +182,7 @@ def test_cross_signed_cycle_same_names():
 
 
 def test_build_chain_too_long():
-    keys = [new_key() for _ in range(MAX_CHAIN_LENGTH + 2)]
+    keys = [new_key() for _index in range(MAX_CHAIN_LENGTH + 2)]
     cas = [make_certificate(f"CA {index}", keys[index], f"CA {index + 1}", keys[index + 1]) for index in range(len(keys) - 1)]
     leaf = make_certificate("web1", new_key(), "CA 0", keys[0], ca=False)
     unrelated = make_certificate("Unrelated Root", new_key(), "Unrelated Root", new_key())

@@ -77,7 +77,7 @@ def handshake(client_context: ssl.SSLContext, server_ctx: ssl.SSLContext, server
     server = server_ctx.wrap_bio(server_incoming, server_outgoing, server_side=True)
 
     finished = {"client": False, "server": False}
-    for _ in range(HANDSHAKE_ROUNDS):
+    for _round in range(HANDSHAKE_ROUNDS):
         for name, endpoint in (("client", client), ("server", server)):
             if not finished[name]:
                 try:
