@@ -133,8 +133,6 @@ backup_files:
   elements: str
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._module import parse_mode, run_module
@@ -142,7 +140,6 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._module import pars
 try:
     from cryptography.hazmat.primitives import serialization
 
-    from ansible_collections.certfleet.mtls.plugins.module_utils._assessment import assess
     from ansible_collections.certfleet.mtls.plugins.module_utils._certinfo import (
         certificate_report,
         load_certificates,
@@ -155,62 +152,11 @@ try:
         read_if_exists,
         write_atomic,
     )
+    from ansible_collections.certfleet.mtls.plugins.module_utils._install import check_new_certificate, wait_for_not_before
     from ansible_collections.certfleet.mtls.plugins.module_utils._keys import load_private_key
-    from ansible_collections.certfleet.mtls.plugins.module_utils._profiles import profile_satisfied
-    from ansible_collections.certfleet.mtls.plugins.module_utils._renewal import parse_threshold
-    from ansible_collections.certfleet.mtls.plugins.module_utils._time import (
-        certificate_not_before,
-        format_time,
-        utc_now,
-    )
+    from ansible_collections.certfleet.mtls.plugins.module_utils._time import utc_now
 except ImportError:
     pass
-
-
-def check_before_install(params: dict, certificate, chain: list, bundle: list, key) -> dict:
-    """Run every check on the new certificate; raise CertfleetError naming the first failure."""
-    # Judged as of notBefore when that is still ahead, so clock skew gets its own message below.
-    judged_at = max(utc_now(), certificate_not_before(certificate))
-    report, _warnings = assess(
-        certificate, judged_at, parse_threshold(None),
-        private_key=key, chain=chain, bundle=bundle,
-        common_name=params["common_name"], sans=params["subject_alt_names"], profile=params["profile"],
-    )
-    if not report["key_matches"]:
-        raise CertfleetError(
-            f"certificate (serial {report['serial']}) does not match the private key at "
-            f"private_key_path={params['private_key_path']!r}; sign a CSR made from this key"
-        )
-    if not report["chains_to_bundle"]:
-        raise CertfleetError(
-            "certificate does not chain to ca_bundle: " + "; ".join(report["chain_problems"])
-            + "; pass the chain and bundle of the CA that signed it"
-        )
-    if report["missing_names"]:
-        raise CertfleetError(
-            f"certificate lacks the requested names {', '.join(report['missing_names'])}; request them in the CSR"
-        )
-    if params["profile"] and not profile_satisfied(report["extended_key_usage"], params["profile"]):
-        raise CertfleetError(
-            f"certificate has extended key usages {report['extended_key_usage']}, which do not cover "
-            f"profile={params['profile']}; sign it with that profile"
-        )
-    return report
-
-
-def wait_for_not_before(certificate, longest_wait: int) -> None:
-    """Wait until the certificate is valid by this host's clock, or raise a clock skew error."""
-    not_before = certificate_not_before(certificate)
-    ahead = (not_before - utc_now()).total_seconds()
-    if ahead <= 0:
-        return
-    if ahead > longest_wait:
-        raise CertfleetError(
-            f"the certificate is not valid before {format_time(not_before)}, but this host's clock says "
-            f"{format_time(utc_now())}: the clocks differ by {int(ahead)}s, more than clock_skew_wait={longest_wait}; "
-            "synchronize the clocks (NTP) of this host and the CA host, or raise backdate on sign_csr"
-        )
-    time.sleep(ahead)
 
 
 def load_inputs(params: dict):
@@ -242,7 +188,10 @@ def install(module: AnsibleModule) -> dict:
     params = module.params
     mode = parse_mode(params["mode"], "mode")
     certificate, chain, bundle, key = load_inputs(params)
-    report = check_before_install(params, certificate, chain, bundle, key)
+    report = check_new_certificate(
+        certificate, chain, bundle, key, f"private_key_path={params['private_key_path']!r}",
+        params["common_name"], params["subject_alt_names"], params["profile"],
+    )
 
     files = planned_files(params, certificate, chain, bundle)
     previous = read_if_exists(params["path"], "path")
