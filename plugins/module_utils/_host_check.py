@@ -27,6 +27,7 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._files import read_
 from ansible_collections.certfleet.mtls.plugins.module_utils._keys import (
     describe_key,
     generate_private_key,
+    keys_match,
     load_private_key,
     serialize_private_key,
 )
@@ -108,7 +109,7 @@ def _apply_min_interval(reasons: list[str], certificate, settings: CheckSettings
 
 
 def _lifetime_warnings(directory: str, certificate, due_at: datetime.datetime) -> list[str]:
-    """Warn when the CA issued a lifetime other than the one requested, because that moves the renewal time."""
+    """Warn when the CA issued a shorter lifetime than requested, because that moves the renewal time earlier."""
     requested = _generations.read_metadata(directory).get("requested_validity")
     if not requested:
         return []
@@ -117,7 +118,9 @@ def _lifetime_warnings(directory: str, certificate, due_at: datetime.datetime) -
     except CertfleetError:
         return []
     issued = certificate_not_after(certificate) - certificate_not_before(certificate)
-    if abs(issued - requested_lifetime) <= datetime.timedelta(minutes=1):
+    # A lifetime longer than requested is normal, because sign_csr backdates notBefore (5m by
+    # default). Only a shorter one means that the CA cut the lifetime.
+    if issued >= requested_lifetime - datetime.timedelta(minutes=1):
         return []
     return [
         f"the CA issued a lifetime of {format_duration(issued)} (notBefore {format_time(certificate_not_before(certificate))}) "
@@ -128,12 +131,19 @@ def _lifetime_warnings(directory: str, certificate, due_at: datetime.datetime) -
 def prepare_key(directory: str, settings: CheckSettings, check_mode: bool):
     """Return ``(key, staged, changed)``: the key the next certificate is for.
 
-    With key rotation, or when there is no key in use or its type differs from the
-    requested one, the key is a staged new key; a staged key left by an earlier run
-    is reused, so an interrupted rotation completes with the same key.
+    With key rotation, or when the key in use is missing, unreadable or of another type
+    than requested, the key is a staged new key. A staged key left by an earlier run is
+    reused, so an interrupted rotation completes with the same key, unless it is the key in use.
     """
     current_data = _generations.read_generation_file(directory, "key.pem")
-    current = load_private_key(current_data, None, f"{directory}/key.pem")[0] if current_data else None
+    current = None
+    if current_data:
+        try:
+            current = load_private_key(current_data, None, f"{directory}/key.pem")[0]
+        except CertfleetError:
+            # assess_current already reports the unreadable key as a renewal reason, so it
+            # is replaced like a missing one instead of failing the run.
+            pass
     wants_new = current is None or settings.key_rotation == "always" or describe_key(current.public_key()) != settings.key_type
     if not wants_new:
         return current, False, False
@@ -143,7 +153,10 @@ def prepare_key(directory: str, settings: CheckSettings, check_mode: bool):
     if staged_data is not None:
         try:
             staged = load_private_key(staged_data, None, staged_path)[0]
-            if describe_key(staged.public_key()) == settings.key_type:
+            # A staged key equal to the key in use is left by an install that stopped before
+            # it removed the staged key. Reusing it would skip the rotation.
+            in_use = current is not None and keys_match(staged, current.public_key())
+            if not in_use and describe_key(staged.public_key()) == settings.key_type:
                 return staged, True, False
         except CertfleetError:
             pass

@@ -89,10 +89,10 @@ def renewal_time(
         renew_before = threshold.duration
     else:
         renew_before = lifetime * threshold.fraction
-    renew_before += lifetime * jitter
 
+    latest = lifetime * (1 - EARLIEST_FRACTION)
     warning = None
-    if renew_before > lifetime * (1 - EARLIEST_FRACTION):
+    if renew_before > latest:
         clamped = lifetime / 3
         warning = (
             f"renew_before={threshold.text} leaves less than a tenth of the certificate's lifetime "
@@ -100,4 +100,7 @@ def renewal_time(
             "is used instead; set renew_before shorter than the lifetime"
         )
         renew_before = clamped
+    # The jitter comes after the clamp, so it only ever moves renewal earlier, and never
+    # into the first tenth of the lifetime.
+    renew_before = min(renew_before + lifetime * jitter, latest)
     return RenewalTime(not_after - renew_before, renew_before, warning)

@@ -16,7 +16,7 @@ description:
     installed bundle, lacks a requested name or the extended key usages of the profile, has expired (a host that was
     offline past expiry is renewed on its next run), or has reached its renewal time.
   - The renewal time comes from the issued certificate's own notBefore and notAfter, comes earlier by a per-host jitter,
-    and is never inside the first tenth of the lifetime. When the CA issued another lifetime than was requested,
+    and is never inside the first tenth of the lifetime. When the CA issued a shorter lifetime than was requested,
     a warning says so and gives the renewal time.
   - With O(key_rotation=always) the next certificate is for a new key, staged in C(staged/key.pem). The staged key never
     replaces the key in use until its certificate is installed. A staged key left by an interrupted run is reused.
@@ -193,7 +193,10 @@ def check(module: AnsibleModule) -> dict:
     result = {key: report[key] for key in _REPORTED if key in report}
     result.update(needs_renewal=report["needs_renewal"], renewal_reasons=report["renewal_reasons"], repairs=repairs)
 
-    if report["needs_renewal"] and not module.check_mode:
+    if report["needs_renewal"] and module.check_mode:
+        # Check mode reports the key it would stage, without writing it.
+        changed = True
+    elif report["needs_renewal"]:
         key, staged, key_changed = prepare_key(directory, settings, module.check_mode)
         result["request"] = build_request(key, settings)
         result["staged_key"] = staged
