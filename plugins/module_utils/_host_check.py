@@ -39,6 +39,7 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._time import (
     format_duration,
     format_time,
     parse_duration,
+    parse_time,
 )
 
 
@@ -109,8 +110,9 @@ def _apply_min_interval(reasons: list[str], certificate, settings: CheckSettings
 
 
 def _lifetime_warnings(directory: str, certificate, due_at: datetime.datetime) -> list[str]:
-    """Warn when the CA issued a shorter lifetime than requested, because that moves the renewal time earlier."""
-    requested = _generations.read_metadata(directory).get("requested_validity")
+    """Warn when the CA shortened the lifetime or backdated notBefore enough to move the renewal time."""
+    metadata = _generations.read_metadata(directory)
+    requested = metadata.get("requested_validity")
     if not requested:
         return []
     try:
@@ -118,13 +120,31 @@ def _lifetime_warnings(directory: str, certificate, due_at: datetime.datetime) -
     except CertfleetError:
         return []
     issued = certificate_not_after(certificate) - certificate_not_before(certificate)
-    # A lifetime longer than requested is normal, because sign_csr backdates notBefore (5m by
-    # default). Only a shorter one means that the CA cut the lifetime.
-    if issued >= requested_lifetime - datetime.timedelta(minutes=1):
+    not_before = format_time(certificate_not_before(certificate))
+    if issued < requested_lifetime - datetime.timedelta(minutes=1):
+        return [
+            f"the CA issued a lifetime of {format_duration(issued)} (notBefore {not_before}) where {requested} "
+            f"was requested, so renewal is due at {format_time(due_at)}"
+        ]
+    return _backdate_warnings(metadata, certificate, requested_lifetime, due_at)
+
+
+def _backdate_warnings(metadata: dict, certificate, requested_lifetime: datetime.timedelta, due_at: datetime.datetime) -> list[str]:
+    """Warn when notBefore lies well before the install time, measured against the requested lifetime.
+
+    sign_csr backdates notBefore by 5 minutes by default, which a 30-day lifetime hardly
+    notices; a backdate above 1% of the lifetime moves renewal noticeably earlier.
+    """
+    try:
+        installed_at = parse_time(metadata.get("installed_at") or "", "installed_at")
+    except CertfleetError:
+        return []
+    backdate = installed_at - certificate_not_before(certificate)
+    if backdate <= max(datetime.timedelta(minutes=1), requested_lifetime / 100):
         return []
     return [
-        f"the CA issued a lifetime of {format_duration(issued)} (notBefore {format_time(certificate_not_before(certificate))}) "
-        f"where {requested} was requested, so renewal is due at {format_time(due_at)}"
+        f"the CA backdated notBefore to {format_time(certificate_not_before(certificate))}, {format_duration(backdate)} "
+        f"before this certificate was installed, which lengthens its lifetime, so renewal is due at {format_time(due_at)}"
     ]
 
 

@@ -53,7 +53,7 @@ def make_settings(**overrides) -> CheckSettings:
     return CheckSettings(**values)
 
 
-def install(directory: str, leaf, ca, requested_validity: str | None = "90d", key=None) -> str:
+def install(directory: str, leaf, ca, requested_validity: str | None = "90d", key=None, installed_at: str | None = None) -> str:
     """Install ``leaf`` as the current generation, with ``key`` in place of its own key when given."""
     pem = serialization.Encoding.PEM
     leaf_pem = leaf.certificate.public_bytes(pem)
@@ -66,6 +66,8 @@ def install(directory: str, leaf, ca, requested_validity: str | None = "90d", ke
         "ca.pem": b"".join(item.public_bytes(pem) for item in ca.signer.bundle),
     }
     metadata = {"requested_validity": requested_validity} if requested_validity else {}
+    if installed_at:
+        metadata["installed_at"] = installed_at
     _generations.ensure_layout(directory, None, None)
     generation_id = f"20300115T120000Z-{len(os.listdir(os.path.join(directory, 'generations'))):04d}"
     path = _generations.write_generation(directory, generation_id, files, metadata, None, None, 0o644)
@@ -184,6 +186,28 @@ def test_assess_lifetime_no_warning(directory, make_ca, issue, now, requested_va
     install(directory, short_leaf, short_ca, requested_validity=requested_validity)
 
     _report, warnings = assess_current(directory, make_settings(), now + datetime.timedelta(days=1))
+
+    assert warnings == []
+
+
+def test_assess_backdate_warning(directory, make_ca, issue, now):
+    # The policy backdates notBefore by 1h, a large share of a 1-day lifetime.
+    short_ca = make_ca("backdated", now=now)
+    short_leaf = issue(short_ca.signer, now=now, validity="1d")
+    install(directory, short_leaf, short_ca, requested_validity="1d", installed_at="2030-01-15T12:00:00Z")
+
+    _report, warnings = assess_current(directory, make_settings(jitter=0.0), now)
+
+    assert len(warnings) == 1
+    assert "backdated notBefore to 2030-01-15T11:00:00Z, 1h before this certificate was installed" in warnings[0]
+    assert "renewal is due at 2030-01-16T03:40:00Z" in warnings[0]
+
+
+def test_assess_small_backdate_no_warning(directory, leaf, ca):
+    # 1h of a 90-day lifetime is below the 1% that moves renewal noticeably.
+    install(directory, leaf, ca, requested_validity="90d", installed_at="2030-01-15T12:00:00Z")
+
+    _report, warnings = assess_current(directory, make_settings(), NOW)
 
     assert warnings == []
 
