@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Create or update the controller virtual environment in .venv.
+# Create or update a virtual environment, by default the controller's in .venv.
 #
-#   scripts/bootstrap-venv.sh [REQUIREMENTS_FILE]
+#   scripts/bootstrap-venv.sh [REQUIREMENTS_FILE [VENV_DIRECTORY]]
 #
 # ansible-core 2.21 needs Python 3.12 or newer on the controller. The first of these
 # that runs is used: pyenv's 3.13 and 3.12, then python3.13, python3.12 and python3
@@ -10,7 +10,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 requirements=${1:-"$root/requirements/controller.txt"}
-venv="$root/.venv"
+venv=${2:-"$root/.venv"}
 
 find_python() {
     local candidate
@@ -32,7 +32,7 @@ if [ ! -x "$venv/bin/python" ]; then
         echo "pyenv install 3.13) and run this command again." >&2
         exit 1
     fi
-    echo "Creating .venv with $python"
+    echo "Creating ${venv#"$root"/} with $python"
     # shellcheck disable=SC2086 # split on purpose, like the candidates in find_python
     env $python -m venv "$venv"
 fi
