@@ -356,5 +356,5 @@ def test_build_policy_no_backdate(value):
 def test_build_policy_lowercases_names():
     policy = policy_with(allowed_dns_names=["Web1.Example.ORG"], allowed_dns_suffixes=["Example.ORG"])
 
-    assert policy.allowed_dns_names == ("web1.example.org",)
+    assert policy.allowed_dns_names == frozenset({"web1.example.org"})
     assert policy.allowed_dns_suffixes == ("example.org",)
