@@ -1,8 +1,8 @@
 """Check mutual TLS across a running fleet, from inside the hosts, with curl.
 
 Every host calls every other host's nginx three ways: with its own client
-certificate (expected status 200), without a client certificate (nginx answers 400),
-and with a certificate from a different CA (nginx answers 400). The server
+certificate (expected status 200), without a client certificate (nginx returns 400),
+and with a certificate from a different CA (nginx returns 400). The server
 certificate is verified against the fleet bundle and the host name each time.
 
     python3 testbed/mtls_matrix.py FLEET_ID

@@ -34,9 +34,9 @@ def missing_names(report: dict, common_name: str | None, sans: list[str] | None)
     """List the requested names (the common name included) that the certificate lacks."""
     if not common_name and not sans:
         return []
-    wanted = [format_san(name) for name in certificate_names(common_name, sans or [])]
+    requested = [format_san(name) for name in certificate_names(common_name, sans or [])]
     present = {value.lower() for value in report["subject_alt_names"]}
-    return [name for name in wanted if name.lower() not in present]
+    return [name for name in requested if name.lower() not in present]
 
 
 def chain_problems(certificate: x509.Certificate, chain: list, bundle: list, now: datetime.datetime) -> list[str]:

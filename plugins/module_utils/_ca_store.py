@@ -47,7 +47,7 @@ INTERMEDIATE = "intermediate"
 
 
 class CaLevel(NamedTuple):
-    """One CA certificate with its key; ``created`` tells whether this run made it."""
+    """One CA certificate with its key; ``created`` is true when this run made it."""
 
     certificate: x509.Certificate
     key: object
@@ -55,7 +55,7 @@ class CaLevel(NamedTuple):
 
 
 class CaSettings(NamedTuple):
-    """What the CA should look like when it has to be created."""
+    """Settings for a CA that has to be created."""
 
     common_name: str
     organization: str | None
@@ -193,7 +193,7 @@ def load_signer(directory: str, passphrase: str | None) -> tuple[Signer, list[st
     root = load_level(directory, ROOT, passphrase)
     if root is None:
         raise CertfleetError(
-            f"ca_path={directory!r} holds no CA (root.pem and root.key are missing); create it "
+            f"ca_path={directory!r} contains no CA (root.pem and root.key are missing); create it "
             "with certfleet.mtls.ca first"
         )
     root_certificate, root_key, warnings = root

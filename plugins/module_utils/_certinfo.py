@@ -3,7 +3,7 @@
 """Loading certificates and reporting on them without tracebacks. Private: not a public API.
 
 Certificates from other CAs can be odd: negative serials, DER that encodes default
-values, unknown extensions. Reading one never raises here: what cannot be read is
+values, unknown extensions. Reading such a certificate does not raise here: what cannot be read is
 listed in ``problems`` and, for extensions, in ``bad_extensions`` by OID.
 """
 
@@ -166,7 +166,7 @@ def serial_hex(serial: int) -> str:
 
 
 def certificate_report(certificate: x509.Certificate, now: datetime.datetime) -> dict:
-    """Describe a certificate as plain data for a module result; never raises on odd input."""
+    """Describe a certificate as plain data for a module result; does not raise on the odd inputs above."""
     not_before = certificate_not_before(certificate)
     not_after = certificate_not_after(certificate)
     lifetime = (not_after - not_before).total_seconds()

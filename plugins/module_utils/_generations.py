@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Certificate generations on a managed host: stage, install, switch, roll back. Private: not a public API.
 
-A certificate directory holds each issued key and certificate as one generation, and
+A certificate directory keeps each issued key and certificate as one generation, and
 symbolic links select the one in use, so key and certificate always change together:
 
 - ``generations/<id>/``: ``key.pem`` (0600), ``cert.pem``, ``chain.pem``,

@@ -44,7 +44,7 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._time import (
 
 
 class CheckSettings(NamedTuple):
-    """What the host's certificate should be, and when to replace it."""
+    """Settings for the host's certificate and its renewal."""
 
     name: str
     common_name: str

@@ -52,7 +52,7 @@ def wait_for_not_before(certificate, longest_wait: int) -> None:
         return
     if ahead > longest_wait:
         raise CertfleetError(
-            f"the certificate is not valid before {format_time(not_before)}, but this host's clock says "
+            f"the certificate is not valid before {format_time(not_before)}, but this host's clock reads "
             f"{format_time(utc_now())}: the clocks differ by {int(ahead)}s, more than clock_skew_wait={longest_wait}; "
             "synchronize the clocks (NTP) of this host and the CA host, or raise backdate on sign_csr"
         )

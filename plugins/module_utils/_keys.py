@@ -125,7 +125,7 @@ def serialize_private_key(private_key, passphrase: str | None) -> bytes:
 
 
 def is_encrypted_pem(data: bytes) -> bool:
-    """Tell whether PEM data holds an encrypted private key."""
+    """Tell whether PEM data contains an encrypted private key."""
     block = _find_key_block(data)
     return block is not None and _block_is_encrypted(block)
 

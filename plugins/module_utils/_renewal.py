@@ -79,7 +79,7 @@ def renewal_time(
     ``jitter`` is a fraction of the lifetime by which the renewal comes earlier. A
     threshold that would put the renewal time in the first tenth of the lifetime,
     including one at least as long as the lifetime, is clamped to one third of the
-    lifetime and a warning says so: a freshly issued certificate is never due.
+    lifetime, with a warning, so a freshly issued certificate is never due.
     """
     lifetime = not_after - not_before
     if lifetime <= datetime.timedelta(0):

@@ -37,7 +37,7 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._time import (
 
 
 class Policy(NamedTuple):
-    """What the CA agrees to sign. A name list of None places no limit on that kind of name."""
+    """Issuing policy of the CA. A name list of None places no limit on that kind of name."""
 
     allowed_key_types: tuple
     allowed_profiles: tuple

@@ -62,7 +62,7 @@ options:
     type: str
     choices: [server, client, server_client]
   clock_skew_wait:
-    description: Longest time to wait, in seconds, for a certificate whose notBefore is in the future by the host's clock.
+    description: Maximum time to wait, in seconds, for a certificate whose notBefore is in the future by the host's clock.
     type: int
     default: 30
   mode:

@@ -53,7 +53,7 @@ options:
     description: The lifetime that was requested, recorded so later checks can warn when the CA issued another.
     type: str
   clock_skew_wait:
-    description: Longest time to wait, in seconds, for a certificate whose notBefore is still ahead by the host's clock.
+    description: Maximum time to wait, in seconds, for a certificate whose notBefore is still ahead by the host's clock.
     type: int
     default: 30
   keep:

@@ -17,7 +17,7 @@ description:
     offline past expiry is renewed on its next run), or has reached its renewal time.
   - The renewal time comes from the issued certificate's own notBefore and notAfter, comes earlier by a per-host jitter,
     and is never inside the first tenth of the lifetime. When the CA issued a shorter lifetime than was requested,
-    a warning says so and gives the renewal time.
+    a warning reports it with the renewal time.
   - With O(key_rotation=always) the next certificate is for a new key, staged in C(staged/key.pem). The staged key never
     replaces the key in use until its certificate is installed. A staged key left by an interrupted run is reused.
   - Also repairs what an interrupted run left behind, such as half-written generations, temporary links or a missing

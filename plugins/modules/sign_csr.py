@@ -61,7 +61,7 @@ options:
     type: str
     default: 30d
   max_validity:
-    description: Longest lifetime the policy allows. Longer requests are cut to it, with a warning.
+    description: Maximum lifetime the policy allows. Longer requests are cut to it, with a warning.
     type: str
     default: 397d
   backdate:

@@ -117,7 +117,7 @@ def test_key_files_are_private(site):
         assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
 
 
-def test_second_run_verbose_changes_nothing_and_leaks_no_secret(site):
+def test_verbose_rerun_no_change_no_secret(site):
     running, passphrase, _first = site
     second = run_site(running.inventory, "-vvv")
     output = second.stdout + second.stderr

@@ -90,7 +90,7 @@ def run_playbook(
     environment.update({
         "ANSIBLE_COLLECTIONS_PATH": str(collections_dir()),
         "ANSIBLE_STDOUT_CALLBACK": callback,
-        # One line of JSON, so the document can be told apart from the -v output around it.
+        # One line of JSON, so the document can be found among the -v output around it.
         "ANSIBLE_JSON_INDENT": "0",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",

@@ -176,7 +176,7 @@ def build_encrypted_key() -> bytes:
 
 
 def build_pkcs8_under_rsa_label() -> bytes:
-    """Build an unencrypted PKCS#8 RSA key whose BEGIN/END lines say 'RSA PRIVATE KEY', the PKCS#1 label."""
+    """Build an unencrypted PKCS#8 RSA key whose BEGIN/END lines read 'RSA PRIVATE KEY', the PKCS#1 label."""
     pkcs8 = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -4,7 +4,7 @@ ansible-test makes each sanity test's virtual environment without pip, then runs
 get-pip script that it downloads from a host outside the package registries, unless
 the script is already in its cache (``~/.ansible/test/cache/get_pip_<version>.py``).
 This file takes that place in the cache: it installs the pip wheel that Python's own
-ensurepip carries, then the packages ansible-test asks for (the pinned pip release
+ensurepip carries, then the packages ansible-test requests (the pinned pip release
 among them) from the package index that pip is configured for.
 """
 

@@ -299,7 +299,7 @@ def test_load_signer_empty_directory(tmp_path):
     with pytest.raises(CertfleetError) as caught:
         load_signer(str(tmp_path), CA_PASSPHRASE)
 
-    assert "holds no CA" in str(caught.value)
+    assert "contains no CA" in str(caught.value)
 
 
 def test_unencrypted_ca_warns_on_passphrase(make_ca):

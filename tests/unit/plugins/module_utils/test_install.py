@@ -164,7 +164,7 @@ def test_wait_not_before_far_ahead(ca, issue, frozen_clock):
         _install.wait_for_not_before(leaf.certificate, 30)
 
     assert str(caught.value) == (
-        "the certificate is not valid before 2030-01-16T11:00:00Z, but this host's clock says 2030-01-15T12:00:00Z: "
+        "the certificate is not valid before 2030-01-16T11:00:00Z, but this host's clock reads 2030-01-15T12:00:00Z: "
         "the clocks differ by 82800s, more than clock_skew_wait=30; synchronize the clocks (NTP) of this host "
         "and the CA host, or raise backdate on sign_csr"
     )
