@@ -10,7 +10,6 @@ same execution.
 from __future__ import annotations
 
 import datetime
-from typing import NamedTuple
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -32,35 +31,22 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._keys import (
     serialize_private_key,
 )
 from ansible_collections.certfleet.mtls.plugins.module_utils._names import certificate_names
-from ansible_collections.certfleet.mtls.plugins.module_utils._renewal import jitter_fraction, parse_threshold, renewal_time
-from ansible_collections.certfleet.mtls.plugins.module_utils._time import (
-    certificate_not_after,
-    certificate_not_before,
-    format_duration,
-    format_time,
-    parse_duration,
-    parse_time,
+from ansible_collections.certfleet.mtls.plugins.module_utils._quick_check import (
+    CheckSettings,
+    decide,
+    record_verdict,
+    sound_apart_from_time,
+    validity_of,
 )
+from ansible_collections.certfleet.mtls.plugins.module_utils._renewal import parse_threshold
 
 
-class CheckSettings(NamedTuple):
-    """Settings for the host's certificate and its renewal."""
+def assess_current(directory: str, settings: CheckSettings, now: datetime.datetime, record: bool = False) -> tuple[dict, list[str]]:
+    """Judge the generation in use; return ``(report, warnings)`` with ``needs_renewal`` and its reasons.
 
-    name: str
-    common_name: str
-    subject_alt_names: list
-    profile: str
-    key_type: str
-    key_rotation: str
-    validity: str
-    renew_before: str | None
-    jitter: float
-    min_renewal_interval: datetime.timedelta
-    force: bool
-
-
-def assess_current(directory: str, settings: CheckSettings, now: datetime.datetime) -> tuple[dict, list[str]]:
-    """Judge the generation in use; return ``(report, warnings)`` with ``needs_renewal`` and its reasons."""
+    With ``record``, a generation found sound apart from the time gets a recorded
+    verdict, which later checks reuse without parsing anything (see _quick_check).
+    """
     data = _generations.read_generation_file(directory, "cert.pem")
     if data is None:
         return {"exists": False, "needs_renewal": True, "renewal_reasons": ["no certificate is installed"]}, []
@@ -70,82 +56,24 @@ def assess_current(directory: str, settings: CheckSettings, now: datetime.dateti
     except CertfleetError as error:
         return {"exists": True, "needs_renewal": True, "renewal_reasons": [str(error)]}, []
 
-    threshold = parse_threshold(settings.renew_before)
-    jitter = jitter_fraction(settings.name, settings.jitter)
+    chain = _certificates(directory, "chain.pem")
+    bundle = _certificates(directory, "ca.pem")
     report, warnings = assess(
-        certificate, now, threshold, private_key=key,
-        chain=_certificates(directory, "chain.pem"), bundle=_certificates(directory, "ca.pem"),
+        certificate, now, parse_threshold(settings.renew_before), private_key=key, chain=chain, bundle=bundle,
         common_name=settings.common_name, sans=settings.subject_alt_names, profile=settings.profile,
     )
-    due = renewal_time(certificate_not_before(certificate), certificate_not_after(certificate), threshold, jitter)
-    report["renew_at"] = format_time(due.due_at)
     report["exists"] = True
     report["problems"] = problems + report["problems"]
-    warnings = key_warnings + warnings + _lifetime_warnings(directory, certificate, due.due_at)
-
-    reasons = [reason for reason in report["renewal_reasons"] if not reason.startswith("the certificate is due")]
-    if now >= due.due_at and not report["expired"]:
-        reasons.append(f"the certificate is due for renewal since {report['renew_at']} (renew_before {threshold.text})")
-    reasons = _apply_min_interval(reasons, certificate, settings, now)
-    if settings.force:
-        reasons.append("renewal was forced")
-    report["needs_renewal"] = bool(reasons)
-    report["renewal_reasons"] = reasons
-    return report, warnings
+    validity = validity_of(certificate, chain + bundle)
+    if record and sound_apart_from_time(report):
+        record_verdict(directory, settings, report, validity)
+    return decide(directory, settings, now, report, key_warnings + warnings, validity.not_before, validity.not_after)
 
 
 def _certificates(directory: str, name: str) -> list:
     data = _generations.read_generation_file(directory, name) or b""
     certificates, _problems = load_certificates(data, f"{directory}/{name}")
     return certificates
-
-
-def _apply_min_interval(reasons: list[str], certificate, settings: CheckSettings, now: datetime.datetime) -> list[str]:
-    """Drop a renewal that is due only by time when the certificate is younger than the minimum interval."""
-    age = now - certificate_not_before(certificate)
-    only_due_by_time = reasons and all(reason.startswith("the certificate is due") for reason in reasons)
-    if only_due_by_time and age < settings.min_renewal_interval:
-        return []
-    return reasons
-
-
-def _lifetime_warnings(directory: str, certificate, due_at: datetime.datetime) -> list[str]:
-    """Warn when the CA shortened the lifetime or backdated notBefore enough to move the renewal time."""
-    metadata = _generations.read_metadata(directory)
-    requested = metadata.get("requested_validity")
-    if not requested:
-        return []
-    try:
-        requested_lifetime = parse_duration(requested, "requested_validity")
-    except CertfleetError:
-        return []
-    issued = certificate_not_after(certificate) - certificate_not_before(certificate)
-    not_before = format_time(certificate_not_before(certificate))
-    if issued < requested_lifetime - datetime.timedelta(minutes=1):
-        return [
-            f"the CA issued a lifetime of {format_duration(issued)} (notBefore {not_before}) where {requested} "
-            f"was requested, so renewal is due at {format_time(due_at)}"
-        ]
-    return _backdate_warnings(metadata, certificate, requested_lifetime, due_at)
-
-
-def _backdate_warnings(metadata: dict, certificate, requested_lifetime: datetime.timedelta, due_at: datetime.datetime) -> list[str]:
-    """Warn when notBefore lies well before the install time, measured against the requested lifetime.
-
-    sign_csr backdates notBefore by 5 minutes by default, which a 30-day lifetime hardly
-    notices; a backdate above 1% of the lifetime moves renewal noticeably earlier.
-    """
-    try:
-        installed_at = parse_time(metadata.get("installed_at") or "", "installed_at")
-    except CertfleetError:
-        return []
-    backdate = installed_at - certificate_not_before(certificate)
-    if backdate <= max(datetime.timedelta(minutes=1), requested_lifetime / 100):
-        return []
-    return [
-        f"the CA backdated notBefore to {format_time(certificate_not_before(certificate))}, {format_duration(backdate)} "
-        f"before this certificate was installed, which lengthens its lifetime, so renewal is due at {format_time(due_at)}"
-    ]
 
 
 def prepare_key(directory: str, settings: CheckSettings, check_mode: bool):

@@ -56,6 +56,11 @@ options:
     description: Maximum time to wait, in seconds, for a certificate whose notBefore is still ahead by the host's clock.
     type: int
     default: 30
+  check_id:
+    description:
+      - The C(check_id) that M(certfleet.mtls.renewal_check) returned for the check this installation follows.
+        It is returned unchanged, so that a playbook can tell a result of this run from one registered earlier.
+    type: str
   keep:
     description: Number of generations to keep on disk, the current and previous ones always among them.
     type: int
@@ -120,6 +125,10 @@ generation:
   description: Name of the generation now in use.
   returned: success
   type: str
+check_id:
+  description: The O(check_id) given.
+  returned: when O(check_id) is given
+  type: str
 """
 
 import os
@@ -132,6 +141,12 @@ try:
     from cryptography.hazmat.primitives import serialization
 
     from ansible_collections.certfleet.mtls.plugins.module_utils import _generations
+    from ansible_collections.certfleet.mtls.plugins.module_utils._quick_check import (
+        settings_digest,
+        sound_apart_from_time,
+        validity_of,
+        write_verdict,
+    )
     from ansible_collections.certfleet.mtls.plugins.module_utils._certinfo import (
         load_certificates,
         load_one_certificate,
@@ -216,6 +231,13 @@ def install(module: AnsibleModule, params: dict) -> dict:
     path = _generations.write_generation(
         directory, generation_id, files, metadata, params["owner"], params["group"], parse_mode(params["mode"], "mode"),
     )
+    # The checks above are a full check of the new generation, so the next renewal_check
+    # can reuse their verdict instead of parsing the files again.
+    if sound_apart_from_time(report):
+        write_verdict(
+            path, settings_digest(params["common_name"], params["subject_alt_names"], params["profile"]), report,
+            validity_of(certificate, chain + bundle),
+        )
     _generations.switch_to(directory, path)
     if source == _generations.staged_key_path(directory):
         _remove_staged_key(directory)
@@ -255,9 +277,10 @@ def serial_in_use_previous(directory: str) -> str | None:
 
 def run(module: AnsibleModule) -> dict:
     params = module.params
-    if params["state"] == "rollback":
-        return roll_back(module, params)
-    return install(module, params)
+    result = roll_back(module, params) if params["state"] == "rollback" else install(module, params)
+    if params["check_id"] is not None:
+        result["check_id"] = params["check_id"]
+    return result
 
 
 def main() -> None:
@@ -273,6 +296,7 @@ def main() -> None:
             "profile": {"type": "str", "choices": ["server", "client", "server_client"]},
             "requested_validity": {"type": "str"},
             "clock_skew_wait": {"type": "int", "default": 30},
+            "check_id": {"type": "str"},
             "keep": {"type": "int", "default": 3},
             "mode": {"type": "str", "default": "0644"},
             "owner": {"type": "str"},

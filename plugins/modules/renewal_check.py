@@ -142,9 +142,17 @@ repairs:
   returned: always
   type: list
   elements: str
+check_id:
+  description:
+    - A random identifier of this check. Pass it to M(certfleet.mtls.certificate_generation) as O(certfleet.mtls.certificate_generation#module:check_id)
+      to tell later which results of a playbook run belong to this check.
+  returned: always
+  type: str
+  sample: 3f9c2a7d41e0b6c5
 """
 
 import datetime
+import secrets
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -152,12 +160,7 @@ from ansible_collections.certfleet.mtls.plugins.module_utils._module import run_
 
 try:
     from ansible_collections.certfleet.mtls.plugins.module_utils import _generations
-    from ansible_collections.certfleet.mtls.plugins.module_utils._host_check import (
-        CheckSettings,
-        assess_current,
-        build_request,
-        prepare_key,
-    )
+    from ansible_collections.certfleet.mtls.plugins.module_utils._quick_check import CheckSettings, quick_assess
     from ansible_collections.certfleet.mtls.plugins.module_utils._time import parse_duration, utc_now
 except ImportError:
     pass
@@ -187,7 +190,15 @@ def check(module: AnsibleModule) -> dict:
         changed = _generations.ensure_layout(directory, params["owner"], params["group"])
         repairs = _generations.repair(directory)
 
-    report, warnings = assess_current(directory, settings, utc_now())
+    now = utc_now()
+    # Most runs find nothing due; the recorded verdict of an earlier full check then
+    # answers without loading cryptography. Anything due takes the full check.
+    assessed = quick_assess(directory, settings, now)
+    if assessed is None or assessed[0]["needs_renewal"]:
+        from ansible_collections.certfleet.mtls.plugins.module_utils._host_check import assess_current
+
+        assessed = assess_current(directory, settings, now, record=not module.check_mode)
+    report, warnings = assessed
     for warning in warnings:
         module.warn(warning)
     result = {key: report[key] for key in _REPORTED if key in report}
@@ -197,11 +208,14 @@ def check(module: AnsibleModule) -> dict:
         # Check mode reports the key it would stage, without writing it.
         changed = True
     elif report["needs_renewal"]:
+        from ansible_collections.certfleet.mtls.plugins.module_utils._host_check import build_request, prepare_key
+
         key, staged, key_changed = prepare_key(directory, settings, module.check_mode)
         result["request"] = build_request(key, settings)
         result["staged_key"] = staged
         changed = changed or key_changed
     result["changed"] = changed or bool(repairs)
+    result["check_id"] = secrets.token_hex(8)
     return result
 
 
