@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import scenarios
@@ -25,7 +26,7 @@ from harness.environment import (
     machine_details,
 )
 from harness.fleet_layout import FleetTree, make_local_tree, make_podman_tree, testbed_fleet
-from harness.report import fleet_table, signing_table, write_json
+from harness.report import fleet_table, median_rows, signing_table, write_json
 from harness.scenarios import CERTFLEET, COMMUNITY_CRYPTO, FLOOR, PlaybookRunner, Row
 from harness.signing import SigningRow, measure_signing
 
@@ -59,14 +60,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help=f"run scenarios issuance, rerun and floor on {PODMAN_HOSTS} podman hosts from testbed/fleet.py instead",
     )
     parser.add_argument("--only", choices=SCENARIO_NAMES, help="run this scenario alone")
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="rounds of the fleet scenarios, each on fresh trees; the table shows each row's median round (default: 1)",
+    )
 
     arguments = parser.parse_args(argv)
     if arguments.podman and (arguments.scaling or arguments.hosts is not None):
         parser.error(f"--podman runs on {PODMAN_HOSTS} hosts; leave out --hosts and --scaling")
     if arguments.hosts is None:
         arguments.hosts = PODMAN_HOSTS if arguments.podman else DEFAULT_HOSTS
-    if arguments.hosts < 1 or arguments.forks < 1:
-        parser.error("--hosts and --forks must be at least 1")
+    if arguments.hosts < 1 or arguments.forks < 1 or arguments.repeat < 1:
+        parser.error("--hosts, --forks and --repeat must be at least 1")
     if arguments.podman and arguments.only and arguments.only not in PODMAN_SCENARIO_NAMES:
         parser.error(f"--podman runs only {', '.join(PODMAN_SCENARIO_NAMES)}; --only {arguments.only} is not one of them")
     return arguments
@@ -101,12 +106,18 @@ def run_fleet_scenarios(runner: PlaybookRunner, trees: dict[str, FleetTree], sel
     return rows
 
 
-def run_local(runner: PlaybookRunner, session: Path, hosts: int, selected: tuple[str, ...], with_community_crypto: bool) -> list[Row]:
-    trees = {
-        tool: make_local_tree(session, tool, hosts, runner.toolchain.python)
-        for tool in needed_tools(selected, with_community_crypto)
-    }
-    return run_fleet_scenarios(runner, trees, selected)
+def run_local(
+    runner: PlaybookRunner, session: Path, hosts: int, selected: tuple[str, ...], with_community_crypto: bool, rounds: int,
+) -> list[Row]:
+    """Run the selected scenarios in rounds on fresh trees, so every tool sees the machine's changing load alike."""
+    rows: list[Row] = []
+    for round_number in range(1, rounds + 1):
+        trees = {
+            tool: make_local_tree(session, tool, hosts, runner.toolchain.python, round_number)
+            for tool in needed_tools(selected, with_community_crypto)
+        }
+        rows += [replace(row, round_number=round_number) for row in run_fleet_scenarios(runner, trees, selected)]
+    return rows
 
 
 def run_podman(runner: PlaybookRunner, session: Path, selected: tuple[str, ...]) -> list[Row]:
@@ -136,11 +147,11 @@ def run_all(
     if arguments.podman:
         return run_podman(runner, session, selected), []
 
-    rows = run_local(runner, session, arguments.hosts, selected, with_community_crypto=True)
+    rows = run_local(runner, session, arguments.hosts, selected, with_community_crypto=True, rounds=arguments.repeat)
     if arguments.scaling:
         for hosts in SCALING_HOSTS:
             if hosts != arguments.hosts:
-                rows += run_local(runner, session, hosts, selected, with_community_crypto=False)
+                rows += run_local(runner, session, hosts, selected, with_community_crypto=False, rounds=1)
     signing_rows = measure_signing(runner.toolchain, session) if "signing" in selected else []
     return rows, signing_rows
 
@@ -158,9 +169,11 @@ def print_results(header: dict, arguments: argparse.Namespace, rows: list[Row], 
     print("Load is the machine's 1-minute load average when the run ended.")
     if arguments.podman:
         print("Podman hosts: CPU and RSS count the controller's processes, not the modules run inside containers.")
+    if arguments.repeat > 1:
+        print(f"Each fleet row is the median by wall time of {arguments.repeat} rounds; the JSON file lists every round.")
     print()
     if rows:
-        print(fleet_table(rows))
+        print(fleet_table(median_rows(rows)))
     if signing_rows:
         print()
         print(signing_table(signing_rows))
@@ -202,6 +215,7 @@ def run(arguments: argparse.Namespace) -> int:
             "scaling": arguments.scaling,
             "podman": arguments.podman,
             "only": arguments.only,
+            "repeat": arguments.repeat,
         },
         "machine": machine,
         "git_revision": revision,

@@ -85,9 +85,9 @@ def _common_vars(directory: Path, hosts_dir: str, owner: str, group: str) -> dic
     }
 
 
-def make_local_tree(session: Path, tool: str, count: int, python: Path) -> FleetTree:
-    """Create a fresh local fleet of count hosts for one tool, and its inventory."""
-    directory = session / f"{tool}-n{count}"
+def make_local_tree(session: Path, tool: str, count: int, python: Path, round_number: int = 1) -> FleetTree:
+    """Create a fresh local fleet of count hosts for one tool and one round of measurements, and its inventory."""
+    directory = session / f"{tool}-n{count}-r{round_number}"
     if directory.exists():
         raise BenchmarkError(f"{directory} already exists; every tool needs a fresh tree")
     hosts_dir = directory / "hosts"

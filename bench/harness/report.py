@@ -52,6 +52,18 @@ def ratios(row: Row, rows: list[Row]) -> dict[str, float]:
     }
 
 
+def median_rows(rows: list[Row]) -> list[Row]:
+    """Keep, for each scenario, tool and fleet size, the round with the median wall time (the lower one of an even count)."""
+    groups: dict[tuple[str, str, int], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.scenario, row.tool, row.hosts), []).append(row)
+    medians = []
+    for group in groups.values():
+        ordered = sorted(group, key=lambda row: row.measurement.wall_seconds)
+        medians.append(ordered[(len(ordered) - 1) // 2])
+    return medians
+
+
 def _sorted(rows: list[Row]) -> list[Row]:
     tool_order = [CERTFLEET, COMMUNITY_CRYPTO, FLOOR]
     return sorted(rows, key=lambda row: (row.hosts, SCENARIO_ORDER.index(row.scenario), tool_order.index(row.tool)))
@@ -120,16 +132,24 @@ def _row_record(row: Row, rows: list[Row]) -> dict:
         "peak_tree_rss_mib": row.measurement.peak_tree_rss_mib,
         "load_average_1min": row.measurement.load_average_1min,
         "changed": row.changed,
+        "round": row.round_number,
         "log": str(row.measurement.log),
         **ratios(row, rows),
     }
 
 
+def _same_round(row: Row, rows: list[Row]) -> list[Row]:
+    return [other for other in rows if other.round_number == row.round_number]
+
+
 def write_json(path: Path, header: dict, rows: list[Row], signing_rows: list[SigningRow]) -> None:
-    """Write the run's settings, machine details and every row as JSON."""
+    """Write the run's settings, machine details, the median rows and every round as JSON."""
+    medians = median_rows(rows)
     record = {
         **header,
-        "fleet": [_row_record(row, rows) for row in _sorted(rows)],
+        # The median rounds, as the table shows them, then every round measured.
+        "fleet": [_row_record(row, medians) for row in _sorted(medians)],
+        "fleet_rounds": [_row_record(row, _same_round(row, rows)) for row in _sorted(rows)],
         "signing": [
             {**asdict(row), "csrs_per_second": row.per_second, "measurement": {
                 key: str(value) if isinstance(value, Path) else value for key, value in asdict(row.measurement).items()

@@ -55,6 +55,7 @@ class Row:
     hosts: int
     measurement: Measurement
     changed: int
+    round_number: int = 1
 
 
 @dataclass
