@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 
 from ansible_collections.certfleet.mtls.plugins.module_utils._ca_store import ensure_ca, load_signer
+from ansible_collections.certfleet.mtls.plugins.module_utils._generations import ensure_layout
 from ansible_collections.certfleet.mtls.plugins.module_utils._keys import generate_private_key
 from ansible_collections.certfleet.mtls.plugins.module_utils._signer import build_policy, parse_request, sign_requests
 
@@ -71,3 +72,17 @@ def issue(policy):
         return IssuedLeaf(certificate, key, issued[0])
 
     return factory
+
+
+@pytest.fixture
+def directory(tmp_path) -> str:
+    """An empty certificate directory with its generations layout."""
+    path = str(tmp_path / "tls")
+    ensure_layout(path, None, None)
+    return path
+
+
+@pytest.fixture
+def leaf(ca, issue):
+    """web1's leaf, issued by ``ca`` with a DNS and an IP SAN."""
+    return issue(ca.signer, sans=("DNS:web1.example.org", "IP:10.0.0.5"))

@@ -75,18 +75,6 @@ def install(directory: str, leaf, ca, requested_validity: str | None = "90d", ke
     return path
 
 
-@pytest.fixture
-def directory(tmp_path) -> str:
-    path = str(tmp_path / "tls")
-    _generations.ensure_layout(path, None, None)
-    return path
-
-
-@pytest.fixture
-def leaf(ca, issue):
-    return issue(ca.signer, sans=("DNS:web1.example.org", "IP:10.0.0.5"))
-
-
 def staged_key(directory: str):
     with open(_generations.staged_key_path(directory), "rb") as handle:
         return load_private_key(handle.read(), None, "staged key")[0]

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-# The fixtures directory and leaf come with the helpers: a certificate directory and web1's leaf.
-from test_host_check import DUE_AT, NOT_AFTER, ONE_SECOND, directory, install, leaf, make_settings  # noqa: F401
+from test_host_check import DUE_AT, NOT_AFTER, ONE_SECOND, install, make_settings
 
 from ansible_collections.certfleet.mtls.plugins.module_utils import _generations
 from ansible_collections.certfleet.mtls.plugins.module_utils._host_check import assess_current
