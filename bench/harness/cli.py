@@ -109,7 +109,7 @@ def run_fleet_scenarios(runner: PlaybookRunner, trees: dict[str, FleetTree], sel
 def run_local(
     runner: PlaybookRunner, session: Path, hosts: int, selected: tuple[str, ...], with_community_crypto: bool, rounds: int,
 ) -> list[Row]:
-    """Run the selected scenarios in rounds on fresh trees, so every tool sees the machine's changing load alike."""
+    """Run the selected scenarios in rounds on fresh trees, so that the machine's changing load affects every tool alike."""
     rows: list[Row] = []
     for round_number in range(1, rounds + 1):
         trees = {

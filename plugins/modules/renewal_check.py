@@ -191,8 +191,8 @@ def check(module: AnsibleModule) -> dict:
         repairs = _generations.repair(directory)
 
     now = utc_now()
-    # Most runs find nothing due; the recorded verdict of an earlier full check then
-    # answers without loading cryptography. Anything due takes the full check.
+    # Most runs find nothing due, and the recorded verdict of an earlier full check then
+    # decides without loading cryptography. Anything due takes the full check.
     assessed = quick_assess(directory, settings, now)
     if assessed is None or assessed[0]["needs_renewal"]:
         from ansible_collections.certfleet.mtls.plugins.module_utils._host_check import assess_current

@@ -1,4 +1,4 @@
-"""Tests for _quick_check: a recorded verdict answers later checks only while it still holds."""
+"""Tests for _quick_check: later checks reuse a recorded verdict only while it still applies."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def recorded(directory, settings=None, now=NOW + DAY):
     return assess_current(directory, settings or make_settings(), now, record=True)
 
 
-def test_full_check_records_a_verdict_that_answers_later_checks(directory, leaf, ca):
+def test_recorded_verdict_reused(directory, leaf, ca):
     install(directory, leaf, ca)
     full = recorded(directory)
 
@@ -101,7 +101,7 @@ def test_verdict_ignored_before_not_before(directory, leaf, ca):
     assert quick_assess(directory, make_settings(), NOW - DAY) is None
 
 
-def test_verdict_window_ends_with_the_first_certificate_to_expire(directory, leaf, ca, make_ca):
+def test_window_ends_at_first_expiry(directory, leaf, ca, make_ca):
     # A trust anchor in the bundle that expires long before the leaf ends the window there,
     # so the full check runs again from then on.
     short = make_ca("short", root_validity="20d", intermediate=False)
@@ -180,7 +180,7 @@ def test_verdict_belongs_to_its_generation(directory, leaf, ca, issue):
 
 
 def test_quick_check_imports_no_cryptography():
-    # The point of the quick check is to answer without loading cryptography.
+    # The quick check exists to decide without loading cryptography.
     code = (
         "import sys\n"
         "from ansible_collections.certfleet.mtls.plugins.module_utils import _quick_check\n"
