@@ -23,11 +23,12 @@ SIGNERS = (
 
 @dataclass(frozen=True)
 class SigningRow:
-    """One signer's run: certificates signed, seconds of the timed section, and the process's measurement."""
+    """One signer's run: certificates signed, wall and CPU seconds of the timed section, and the process's measurement."""
 
     signer: str
     certificates: int
     seconds: float
+    cpu_seconds: float
     measurement: Measurement
 
     @property
@@ -74,6 +75,6 @@ def measure_signing(toolchain: Toolchain, session: Path, count: int = SIGNING_CS
         result = json.loads(result_path.read_text())
         if result["certificates"] != count:
             raise BenchmarkError(f"{script} signed {result['certificates']} of {count} CSRs; see {measurement.log}")
-        rows.append(SigningRow(signer, result["certificates"], result["seconds"], measurement))
+        rows.append(SigningRow(signer, result["certificates"], result["seconds"], result["cpu_seconds"], measurement))
     os.remove(csrs)
     return rows

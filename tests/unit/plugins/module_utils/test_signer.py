@@ -39,6 +39,11 @@ def load_issued(record: dict) -> x509.Certificate:
     return x509.load_pem_x509_certificate(record["certificate"].encode("ascii"))
 
 
+def spki(public_key) -> bytes:
+    """Encode a public key as DER SubjectPublicKeyInfo, because cryptography 38 keys do not compare with ==."""
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def extension_value(certificate: x509.Certificate, extension_class):
     return certificate.extensions.get_extension_for_class(extension_class).value
 
@@ -358,3 +363,53 @@ def test_build_policy_lowercases_names():
 
     assert policy.allowed_dns_names == frozenset({"web1.example.org"})
     assert policy.allowed_dns_suffixes == ("example.org",)
+
+
+@pytest.fixture
+def counted_thread_pools(monkeypatch):
+    """Report four CPUs to _signer and count the thread pools it starts."""
+    pools = []
+
+    class CountingPool(_signer.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs.get("max_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(_signer, "_available_cpus", lambda: 4)
+    monkeypatch.setattr(_signer, "ThreadPoolExecutor", CountingPool)
+    return pools
+
+
+def test_large_batch_threads_keep_order(ca, policy, counted_thread_pools):
+    keys = [generate_private_key("ecdsa-p256") for _index in range(_signer.PARALLEL_MIN_REQUESTS + 3)]
+    requests = [make_request(f"web{index}", key=key, common_name=f"web{index}.example.org") for index, key in enumerate(keys)]
+
+    issued, _warnings = sign_requests(requests, ca.signer, policy, NOW)
+
+    assert counted_thread_pools == [4, 4]
+    assert [record["name"] for record in issued] == [request.name for request in requests]
+    for key, record in zip(keys, issued):
+        certificate = load_issued(record)
+        assert spki(certificate.public_key()) == spki(key.public_key())
+        assert is_issued_by(certificate, ca.signer.certificate)
+
+
+def test_large_batch_first_rejection_named(ca, policy, build_calls, counted_thread_pools):
+    requests = []
+    for index in range(_signer.PARALLEL_MIN_REQUESTS):
+        pem = csr_pem(generate_private_key("ecdsa-p256"), f"web{index}.example.org")
+        if index in (20, 50):
+            pem = flip_signature_byte(pem)
+        requests.append(parse_request({"name": f"web{index}", "csr": pem}, "90d"))
+
+    assert_batch_rejected(requests, ca.signer, policy, build_calls, ["requests[web20]", "signature does not verify"])
+    assert counted_thread_pools == [4]
+
+
+def test_small_batch_without_threads(ca, policy, counted_thread_pools):
+    requests = [make_request(f"web{index}") for index in range(3)]
+
+    issued, _warnings = sign_requests(requests, ca.signer, policy, NOW)
+
+    assert len(issued) == 3
+    assert counted_thread_pools == []
