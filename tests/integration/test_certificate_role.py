@@ -1,4 +1,4 @@
-"""The certificate role on three local hosts: issue, re-run, and a failed signing batch."""
+"""The certificate role on three local hosts: issue, re-run, a failed signing batch and a bad service entry."""
 
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def write_inventory(work: Path) -> Path:
     return path
 
 
-def run_role(work: Path, make_ca: bool = True) -> tuple[subprocess.CompletedProcess, dict, list[dict]]:
+def run_role(
+    work: Path, make_ca: bool = True, extra_vars: dict | None = None
+) -> tuple[subprocess.CompletedProcess, dict, list[dict]]:
     """Run the playbook and return the process, the PLAY RECAP per host and the outcomes in host order."""
     playbook = work / "role.yml"
     playbook.write_text(PLAYBOOK, encoding="utf-8")
@@ -82,7 +84,7 @@ def run_role(work: Path, make_ca: bool = True) -> tuple[subprocess.CompletedProc
     }
     completed = subprocess.run(
         [str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(write_inventory(work)),
-         "-e", json.dumps({"make_ca": make_ca}), str(playbook)],
+         "-e", json.dumps({"make_ca": make_ca, **(extra_vars or {})}), str(playbook)],
         cwd=work, env=environment, capture_output=True, text=True, timeout=300, check=False,
     )
     recap = {
@@ -121,14 +123,53 @@ def test_role_issue_then_rerun(work):
         assert outcome["new_serial"] == earlier["new_serial"]
 
 
-def test_failed_signing_fails_whole_batch(work):
-    completed, recap, outcomes = run_role(work, make_ca=False)
+def fatal_message(stdout: str, host: str) -> str:
+    """Return the message of the host's last fatal line in the playbook output, or an empty string.
 
+    A task that fails inside the role's block prints a fatal line before the rescue
+    runs, so the last one is the host's final failure.
+    """
+    lines = re.findall(rf"^fatal: \[{re.escape(host)}\]: FAILED! => (.*)$", stdout, re.MULTILINE)
+    return json.loads(lines[-1])["msg"] if lines else ""
+
+
+def test_failed_signing_fails_whole_batch(work):
+    completed, recap, _outcomes = run_role(work, make_ca=False)
+
+    # Every host of the play failed, so Ansible ends the run before the outcome play.
     assert completed.returncode == 2
     for host in HOSTS:
         assert recap[host]["failed"] == 1, f"{host} did not fail: {recap}"
         assert not (work / "hosts" / host / "current").exists()
-    for outcome in outcomes:
-        assert outcome["status"] == "failed"
+        message = fatal_message(completed.stdout, host)
+        assert "signing on localhost failed for this batch" in message
+        assert "contains no CA" in message
+
+
+def test_failed_signing_outcomes_recorded(work):
+    completed, recap, outcomes = run_role(work, make_ca=False, extra_vars={"certfleet_certificate_fail_on_error": False})
+
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert [outcome["status"] for outcome in outcomes] == ["failed"] * 3
+    for host, outcome in zip(HOSTS, outcomes):
+        assert recap[host]["failed"] == 0
         assert "signing on localhost failed for this batch" in outcome["reasons"][0]
         assert "contains no CA" in outcome["reasons"][0]
+
+
+def test_bad_service_entry_rolls_back(work):
+    first, _first_recap, _first_outcomes = run_role(work)
+    assert first.returncode == 0, first.stdout[-3000:]
+    before = {host: current_generation(work, host) for host in HOSTS}
+
+    # A forced rotation replaces the generation in use, so the service entry is checked.
+    bad_services = {"certfleet_certificate_force": True, "certfleet_certificate_services": [{"name": "web"}]}
+    completed, recap, _outcomes = run_role(work, extra_vars=bad_services)
+
+    assert completed.returncode == 2
+    for host in HOSTS:
+        assert recap[host]["failed"] == 1, f"{host} did not fail: {recap}"
+        assert current_generation(work, host) == before[host]
+        message = fatal_message(completed.stdout, host)
+        assert "certfleet_certificate_services has the entry" in message
+        assert "Rolled back to serial" in message
