@@ -183,7 +183,7 @@ def _describe_limits(policy: Policy) -> str:
 
 
 # cryptography releases the GIL while it verifies a CSR signature and while it signs,
-# so threads use every core of the CA host: with cryptography 50 on two cores, two
+# so threads use every core of the CA host. With cryptography 50 on two cores, two
 # threads verify 10,000 P-256 CSRs in half the time of one. The threshold is an
 # estimate of where starting the pool stops paying off.
 PARALLEL_MIN_REQUESTS = 64
