@@ -223,7 +223,7 @@ def sign_requests(requests: list, signer: Signer, policy: Policy, now: datetime.
     issuer_not_after = certificate_not_after(signer.certificate)
     not_before = now - policy.backdate
     warnings = []
-    orders = []
+    to_sign = []
     for request, names in checked:
         validity = request.validity
         if validity > policy.max_validity:
@@ -238,17 +238,17 @@ def sign_requests(requests: list, signer: Signer, policy: Policy, now: datetime.
                 f"requests[{request.name}]: notAfter is cut to the issuing CA's notAfter {format_time(issuer_not_after)}"
             )
             not_after = issuer_not_after
-        orders.append((request, names, not_after))
+        to_sign.append((request, names, not_after))
 
-    def issue(order) -> dict:
-        request, names, not_after = order
+    def issue(job) -> dict:
+        request, names, not_after = job
         certificate = build_leaf_certificate(
             request.csr.public_key(), common_name_of(request.csr.subject), names, request.profile,
             signer.certificate, signer.key, not_before, not_after,
         )
         return _describe_issued(request, certificate)
 
-    return _map_in_order(issue, orders), warnings
+    return _map_in_order(issue, to_sign), warnings
 
 
 def _describe_issued(request: Request, certificate: x509.Certificate) -> dict:
